@@ -53,6 +53,7 @@ MERCHANT_ONLY = {"unfulfilled_past_sla", "short_shipped", "over_shipped", "wrong
                  "shipped_after_cancellation", "no_carrier_scan", "lost_in_transit", "returned_to_sender"}
 SHOPIFY_ONLY = {"refund_not_settled", "shipped_after_cancellation"}
 TRACKING_TYPES = {"no_carrier_scan", "lost_in_transit", "returned_to_sender"}
+SHIPMENT_CONTENT_TYPES = {"short_shipped", "over_shipped", "wrong_item_shipped", "shipped_after_cancellation"}
 
 
 def _end_of(day: date) -> datetime:
@@ -167,8 +168,12 @@ class Injector:
                               reference=reference, injected_at=injected, detectable_at=detectable, note=note))
 
     def record_order(self, order: dict, exception_type: str, sku: str | None, reference: str | None, injected: datetime) -> None:
+        detectable = detectable_at(exception_type, injected, order["channel"])
+        if exception_type in SHIPMENT_CONTENT_TYPES:
+            # what a shipment holds is judged once the order's SLA has passed (split shipments are done by then)
+            detectable = max(detectable, _end_of(add_business_days(order["created"].date(), 4)))
         self._row(exception_type, order["channel"], order["channel_order_id"], sku, reference, injected,
-                  detectable_at(exception_type, injected, order["channel"]), f"order {order['order_key']}")
+                  detectable, f"order {order['order_key']}")
 
     def record_amazon(self, order: dict, exception_type: str, sku: str | None, period: int, injected: datetime) -> None:
         settlement_id = self.sim.settlement_id(period)

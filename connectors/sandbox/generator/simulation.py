@@ -471,14 +471,15 @@ class Simulation:
         by_index = {row["index"]: row for row in lines}
         invoice = None
         # ---- payment (Shopify charges at checkout; Amazon pays through settlements)
-        sale_txn = None
+        sale_txn = edit_txn = None
         if channel == "shopify":
             sale_txn = self._shopify_transaction(order, "sale", order["total"], created + timedelta(seconds=5), None, None)
             if plan["edited_at"] is not None:
-                self._shopify_transaction(order, "sale", order["edit_amount"], plan["edited_at"] + timedelta(seconds=5), None, None)
+                edit_txn = self._shopify_transaction(order, "sale", order["edit_amount"], plan["edited_at"] + timedelta(seconds=5), None, None)
         # ---- cancellation
         if plan["cancelled_at"] is not None:
             if channel == "shopify":
+                self._queue_charge(order, sale_txn, None, created + timedelta(seconds=5), order["total"])
                 self._refund(order, plan["cancelled_at"], "full", sale_txn, cancelled=True)
             if inj != "shipped_after_cancellation":
                 return
@@ -486,6 +487,8 @@ class Simulation:
         shipments = self._write_shipments(order, plan, by_index)
         if not shipments and not order["fba"]:
             self.injector.record_order(order, "unfulfilled_past_sla", None, None, created)
+            if channel == "shopify":
+                self._queue_charge(order, sale_txn, None, created + timedelta(seconds=5), order["total"])
             return
         if inj == "shipped_after_cancellation":
             return
@@ -496,7 +499,7 @@ class Simulation:
         if channel == "shopify":
             self._queue_charge(order, sale_txn, invoice, created + timedelta(seconds=5), order["total"])
             if plan["edited_at"] is not None:
-                self._queue_charge(order, None, None, plan["edited_at"] + timedelta(seconds=5), order["edit_amount"], edit=True)
+                self._queue_charge(order, edit_txn, None, plan["edited_at"] + timedelta(seconds=5), order["edit_amount"], edit=True)
         else:
             self._amazon_order_rows(order, plan["amazon_shipped_at"], invoice)
         # ---- refunds and disputes
@@ -608,7 +611,7 @@ class Simulation:
             self.injector.record_order(order, "lost_in_transit", None, tracking, events[-1][0])
             return
         if mode == "returned_to_sender":
-            attempt = delivered - timedelta(hours=2)
+            attempt = max(delivered - timedelta(hours=2), events[-1][0] + timedelta(hours=6))
             events.append((attempt, "in_transit", "delivery_exception", "Delivery Attempted - No Access to Delivery Location", "", "", ""))
             rts = attempt + timedelta(days=2)
             events.append((rts, "return_to_sender", "return", "Return to Sender Processed", "", "", ""))

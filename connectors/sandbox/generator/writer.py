@@ -28,7 +28,10 @@ class TableBuffer:
         return len(self.data[self.columns[0]])
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame({c: pl.Series(c, self.data[c], dtype=self.dtypes[c]) for c in self.columns})
+        frame = pl.DataFrame({c: pl.Series(c, self.data[c], dtype=self.dtypes[c]) for c in self.columns})
+        # APIs speak in whole seconds; so does the world, or cursors would drift by fractions
+        instants = [c for c, t in self.dtypes.items() if isinstance(t, pl.Datetime)]
+        return frame.with_columns(pl.col(instants).dt.truncate("1s")) if instants else frame
 
     def flush(self, final: bool = False) -> None:
         """Write what is buffered: a new part for partitioned tables, the whole table otherwise."""

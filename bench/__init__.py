@@ -1,0 +1,1 @@
+"""closeloop benchmarks: ``python -m bench`` (``make bench``) prints each figure beside its target."""

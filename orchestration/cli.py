@@ -1,6 +1,7 @@
 """The ``closeloop`` command line.
 
-``closeloop sandbox serve|advance|truth|generate`` run the embedded sandbox brand.
+``closeloop run`` materializes the daily job; ``closeloop sandbox serve|advance|truth|generate``
+run the embedded sandbox brand.
 """
 from __future__ import annotations
 
@@ -136,9 +137,27 @@ def cmd_sandbox_truth(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from .daily_run import print_outcome, run_daily
+
+    try:
+        outcome = run_daily(args.select)
+    except ValueError as exc:
+        raise SystemExit(f"closeloop run: error: {exc}") from None
+    print_outcome(outcome)
+    return 0 if outcome.success else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="closeloop", description="closeloop: reconcile, plan and close the loop for a DTC brand.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = commands.add_parser("run", help="materialize the daily job once against the configured sources",
+                              description="Materialize the daily job (what the schedule runs) once, in this process, "
+                                          "against the sources configured in the environment; progress on stderr; "
+                                          "exit status 1 if anything failed.")
+    run.add_argument("--select", help="Dagster asset selection within the daily job, e.g. 'group:ingest_xero'")
+    run.set_defaults(func=cmd_run)
 
     sandbox = commands.add_parser("sandbox", help="the embedded synthetic brand and its API emulators",
                                   description="Generate, serve and steer the synthetic brand.")

@@ -16,6 +16,7 @@ prefix     speaks                                           real base URL it sta
 from __future__ import annotations
 
 import importlib
+import re
 import json
 import threading
 from dataclasses import dataclass, field
@@ -102,9 +103,16 @@ def connector_settings(base_url: str, credentials: SandboxCredentials, accountin
     }
 
 
+def _env_value(value: str) -> str:
+    """Quote what a shell or dotenv would otherwise split (LWA tokens carry a '|')."""
+    if re.fullmatch(r"[A-Za-z0-9_./:@-]*", value):
+        return value
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
 def write_env_file(path: Path, settings: dict[str, str]) -> None:
     lines = ["# written by 'closeloop sandbox serve': points the connectors at the local sandbox"]
-    lines += [f"{key}={value}" for key, value in settings.items()]
+    lines += [f"{key}={_env_value(value)}" for key, value in settings.items()]
     Path(path).write_text("\n".join(lines) + "\n")
 
 

@@ -1,0 +1,1 @@
+"""Dagster definitions by concept: ingestion, reconciliation, planning, write-back."""

@@ -10,6 +10,7 @@ page and the upsert keeps whichever version is newest.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -63,6 +64,8 @@ class RawStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self.pages_committed: dict[str, int] = {}
+        self.crash_at = _crash_point(os.environ.get("CLOSELOOP_CRASH_AT"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(self.path))
         self.lock = threading.Lock()
@@ -114,6 +117,9 @@ class RawStore:
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n != key)
         newer = (f' where excluded."{shape.updated_at.name}" is null or t."{shape.updated_at.name}" is null'
                  f' or excluded."{shape.updated_at.name}" >= t."{shape.updated_at.name}"') if shape.updated_at else ""
+        page_number = self.pages_committed.get(stream, 0) + 1
+        self.pages_committed[stream] = page_number
+        self._maybe_crash(stream, page_number, "before_transaction")
         with self.lock:
             self.con.execute("begin transaction")
             try:
@@ -146,11 +152,18 @@ class RawStore:
                         """insert into raw._sync_state (stream, resume, runs, updated_at) values (?, ?, 0, ?)
                            on conflict (stream) do update set resume = excluded.resume, updated_at = excluded.updated_at""",
                         [stream, json.dumps(resume) if resume is not None else None, now])
+                self._maybe_crash(stream, page_number, "mid_transaction")
                 self.con.execute("commit")
             except BaseException:
                 self.con.execute("rollback")
                 raise
+        self._maybe_crash(stream, page_number, "after_commit")
         return valid.height
+
+    def _maybe_crash(self, stream: str, page: int, phase: str) -> None:
+        """Crash injection for reliability tests: die like ``kill -9`` at a chosen point."""
+        if self.crash_at and self.crash_at == (stream, page, phase):
+            os._exit(137)
 
     def count(self, source: str, entity: str) -> int:
         return self.con.execute(f"select count(*) from {self.table(source, entity)}").fetchone()[0]
@@ -159,6 +172,20 @@ class RawStore:
         if shape.updated_at is None:
             return None
         return self.con.execute(f'select max("{shape.updated_at.name}") from {self.table(source, entity)}').fetchone()[0]
+
+
+def _crash_point(spec: str | None) -> tuple[str, int, str] | None:
+    """``CLOSELOOP_CRASH_AT=<source>__<entity>:<page>:<phase>`` (phase: before_transaction,
+    mid_transaction or after_commit); unset in normal operation."""
+    if not spec:
+        return None
+    try:
+        stream, page, phase = spec.split(":")
+        if phase not in ("before_transaction", "mid_transaction", "after_commit"):
+            raise ValueError(phase)
+        return stream, int(page), phase
+    except ValueError:
+        raise ValueError(f"CLOSELOOP_CRASH_AT={spec!r}: expected <source>__<entity>:<page>:<before_transaction|mid_transaction|after_commit>") from None
 
 
 def _json_or_string(payload: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -58,6 +59,18 @@ class ApiResponse:
     url: str
 
 
+def default_timeout() -> float:
+    """Seconds to wait for an answer (``CLOSELOOP_HTTP_TIMEOUT``, default 30)."""
+    raw = os.environ.get("CLOSELOOP_HTTP_TIMEOUT", "30")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"CLOSELOOP_HTTP_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"CLOSELOOP_HTTP_TIMEOUT must be positive, got {raw!r}")
+    return value
+
+
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
     """What the source asked us to wait: Retry-After (seconds or HTTP date), ShipBob's x-retry-after."""
     for name in ("retry-after", "x-retry-after"):
@@ -84,11 +97,12 @@ class ApiClient:
     source = "source"
 
     def __init__(self, base_url: str, *, headers: dict | None = None, auth: httpx.Auth | tuple | None = None,
-                 timeout: float = 30.0, pacer: Pacer | None = None, policy: RetryPolicy | None = None,
+                 timeout: float | None = None, pacer: Pacer | None = None, policy: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None):
         if not base_url or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"{self.source}: base URL must be an http(s) URL, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
+        timeout = timeout if timeout is not None else default_timeout()
         self.http = httpx.Client(base_url=self.base_url, headers=headers or {}, auth=auth,
                                  timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)), transport=transport)
         self.pacer = pacer or Pacer()

@@ -73,7 +73,7 @@ class XeroToken:
                       "scope": "accounting.transactions accounting.contacts accounting.settings"})
         try:
             response = self.http.post(self.settings.token_url, data=form,
-                                      auth=(self.settings.client_id, self.settings.client_secret), timeout=30)
+                                      auth=(self.settings.client_id, self.settings.client_secret))
         except httpx.HTTPError as exc:
             raise SourceError("xero", "POST", self.settings.token_url, None, f"token request failed: {type(exc).__name__}", retryable=True) from exc
         if response.status_code != 200:
@@ -179,8 +179,12 @@ def streams(client: XeroClient) -> list[Stream]:
         # Xero returns every manual journal when 'order' is set, so journals page unordered
         order = None if resource in ("ManualJournals", "Items") else "UpdatedDateUTC ASC"
 
-        def read(since, resume, resource=resource, paged=paged, order=order):
-            return client.pages(resource, since, resume, paged=paged, order=order)
+        # QuantityOnHand moves without UpdatedDateUTC moving, and Items is one unpaged call:
+        # read it whole every run
+        full_refresh = resource == "Items"
+
+        def read(since, resume, resource=resource, paged=paged, order=order, full_refresh=full_refresh):
+            return client.pages(resource, None if full_refresh else since, resume, paged=paged, order=order)
 
         out.append(Stream("xero", entity, SHAPES[entity], read, description=f"Xero {resource}"))
     return out

@@ -176,6 +176,10 @@ class FaultMiddleware:
         f = self.faults
         if f.draw(shares.rate_reset):
             f.count("reset")
+            # promise a body, send a byte of it, then drop the connection: what a reset looks like to a client
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+            await send({"type": "http.response.body", "body": b"{", "more_body": True})
             raise ConnectionResetError("sandbox fault: connection reset")
         if f.draw(shares.rate_429):
             f.count("429")

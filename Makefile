@@ -33,7 +33,7 @@ demo: install
 sandbox: demo
 
 test: install
-	$(BIN)/python -m pytest -n 2 -m "not slow" tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests
 
 bench: install
 	$(BIN)/python -m bench

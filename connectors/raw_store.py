@@ -64,6 +64,9 @@ class RawStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        if self.path.stem.lower() in ("raw", "main", "system", "temp"):
+            # DuckDB names the catalog after the file; 'raw' would clash with the raw schema
+            raise ValueError(f"{self.path}: a warehouse file may not be named {self.path.name!r}; use e.g. warehouse.duckdb")
         self.pages_committed: dict[str, int] = {}
         self.crash_at = _crash_point(os.environ.get("CLOSELOOP_CRASH_AT"))
         self.path.parent.mkdir(parents=True, exist_ok=True)

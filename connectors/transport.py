@@ -134,18 +134,26 @@ class ApiClient:
 
     # ---- the request loop
     def request(self, method: str, path: str, *, params=None, json_body=None, data=None, headers: dict | None = None,
-                cost: float = 1.0, expect: str = "json", idempotent: bool | None = None) -> ApiResponse:
-        """Send one request with pacing and bounded retries; return the parsed answer."""
+                cost: float = 1.0, expect: str = "json", idempotent: bool | None = None,
+                auth: httpx.Auth | tuple | None = None, authenticated: bool = True, paced: bool = True) -> ApiResponse:
+        """Send one request with pacing and bounded retries; return the parsed answer.
+
+        Token endpoints call this with ``authenticated=False`` (no bearer header), their own
+        ``auth`` and ``paced=False`` (they do not count against the API's limit), so they get
+        the same retries as everything else.
+        """
         idempotent = method.upper() in ("GET", "HEAD", "OPTIONS") if idempotent is None else idempotent
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
         refreshed = False
         last_error: SourceError | None = None
         for attempt in range(self.policy.max_attempts):
-            self.pacer.acquire(cost)
+            if paced:
+                self.pacer.acquire(cost)
             self.stats["requests"] += 1
             try:
                 response = self.http.request(method, url, params=params, json=json_body, data=data,
-                                             headers={**self.auth_headers(), **(headers or {})})
+                                             headers={**(self.auth_headers() if authenticated else {}), **(headers or {})},
+                                             **({"auth": auth} if auth is not None else {}))
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last_error = SourceError(self.source, method, redact_url(url), None, f"{type(exc).__name__}: {exc}", retryable=True)
                 if not idempotent:
@@ -166,7 +174,7 @@ class ApiClient:
             elif expect != "json":
                 body = response.content
             self.pacer.observe(response.headers, body)
-            if response.status_code == 401 and not refreshed and self.on_unauthorized():
+            if response.status_code == 401 and authenticated and not refreshed and self.on_unauthorized():
                 refreshed = True
                 continue
             if response.status_code in RETRYABLE_STATUS:
@@ -198,5 +206,11 @@ class ApiClient:
 
 
 def _excerpt(body: Any) -> str:
-    text = body if isinstance(body, str) else json.dumps(body)[:500] if body is not None else "(empty body)"
-    return text[:500]
+    """The start of a response body for an error message, whatever its type."""
+    if body is None:
+        return "(empty body)"
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body[:500]).decode("utf-8", "replace")
+    if isinstance(body, str):
+        return body[:500]
+    return json.dumps(body, default=str)[:500]

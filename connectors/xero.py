@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
-import httpx
-
 from .accounting import canonical_shape
 from .ingest import Page, Stream
 from .pacing import SlidingWindowPacer, rate_limit_scale
-from .transport import ApiClient, SourceError
+from .transport import ApiClient
 
 PAGE_SIZE = 1000  # Xero's largest page; fewer calls against a 60-a-minute limit
 TOKEN_MARGIN = 120  # refresh this many seconds before the token expires
@@ -53,9 +51,9 @@ class XeroToken:
     Xero rotates on every use, so the latest one is kept for the next exchange.
     """
 
-    def __init__(self, settings: XeroSettings, http: httpx.Client):
+    def __init__(self, settings: XeroSettings, client: ApiClient):
         self.settings = settings
-        self.http = http
+        self.client = client
         self.refresh_token = settings.refresh_token
         self.access_token: str | None = None
         self.expires_at = 0.0
@@ -71,15 +69,9 @@ class XeroToken:
         form = ({"grant_type": "refresh_token", "refresh_token": self.refresh_token} if self.refresh_token
                 else {"grant_type": "client_credentials",
                       "scope": "accounting.transactions accounting.contacts accounting.settings"})
-        try:
-            response = self.http.post(self.settings.token_url, data=form,
-                                      auth=(self.settings.client_id, self.settings.client_secret))
-        except httpx.HTTPError as exc:
-            raise SourceError("xero", "POST", self.settings.token_url, None, f"token request failed: {type(exc).__name__}", retryable=True) from exc
-        if response.status_code != 200:
-            raise SourceError("xero", "POST", self.settings.token_url, response.status_code,
-                              f"token refused: {response.text[:200]}")
-        body = response.json()
+        # a token request only issues a token, so it is retried like a read
+        body = self.client.request("POST", self.settings.token_url, data=form, idempotent=True, authenticated=False,
+                                   paced=False, auth=(self.settings.client_id, self.settings.client_secret)).body
         self.access_token = body["access_token"]
         self.expires_at = time.monotonic() + float(body.get("expires_in", 1800))
         if body.get("refresh_token"):
@@ -94,7 +86,7 @@ class XeroClient(ApiClient):
         super().__init__(settings.base_url, headers={"Accept": "application/json", "xero-tenant-id": settings.tenant_id},
                          pacer=kw.pop("pacer", None) or SlidingWindowPacer(60, 60.0 / scale), **kw)
         self.settings = settings
-        self.token = XeroToken(settings, self.http)
+        self.token = XeroToken(settings, self)
 
     def auth_headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token.get()}"}

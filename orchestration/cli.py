@@ -87,7 +87,9 @@ def cmd_sandbox_serve(args) -> int:
     base = f"http://127.0.0.1:{args.port}"
     from connectors.sandbox.credentials import SandboxCredentials
 
-    settings = connector_settings(base, SandboxCredentials(args.seed), args.accounting)
+    # connectors pace themselves to the sandbox's compressed limits; with throttling off, barely at all
+    pace = 1000.0 if args.no_throttle else args.throttle_scale
+    settings = connector_settings(base, SandboxCredentials(args.seed), args.accounting, pace)
     if args.env_file:
         write_env_file(Path(args.env_file), settings)
     pointer = _pointer_path()

@@ -69,11 +69,13 @@ class SandboxContext:
         return value
 
 
-def connector_settings(base_url: str, credentials: SandboxCredentials, accounting: str = "xero") -> dict[str, str]:
+def connector_settings(base_url: str, credentials: SandboxCredentials, accounting: str = "xero",
+                       rate_limit_scale: float = 1.0) -> dict[str, str]:
     """The KEY=VALUE settings that point closeloop's connectors at this sandbox."""
     c = credentials
     return {
         "ACCOUNTING_SYSTEM": accounting,
+        "CLOSELOOP_RATE_LIMIT_SCALE": f"{rate_limit_scale:g}",
         "SANDBOX_URL": base_url,
         "SHOPIFY_SHOP_URL": f"{base_url}/shopify",
         "SHOPIFY_ACCESS_TOKEN": c.shopify_access_token,
@@ -136,7 +138,7 @@ def build_app(
     for source in sources:
         module = importlib.import_module(f"connectors.sandbox.emulators.{source}")
         app = module.build(ctx)
-        wrapped = FaultMiddleware(app, ctx.faults[source], module.throttled, module.server_error)
+        wrapped = FaultMiddleware(app, ctx.faults[source], module.throttled, module.server_error, time_scale=throttle.scale)
         mounts.append(Mount(f"/{source}", app=wrapped))
     mounts.append(Mount("/_sandbox", routes=_control_routes(ctx)))
     app = Starlette(routes=mounts)

@@ -161,8 +161,11 @@ ErrorResponder = Callable[[int], Response]
 class FaultMiddleware:
     """ASGI middleware that injects response faults into one source's app."""
 
-    def __init__(self, app, faults: SourceFaults, throttled: ThrottleResponder, server_error: ErrorResponder):
+    def __init__(self, app, faults: SourceFaults, throttled: ThrottleResponder, server_error: ErrorResponder,
+                 time_scale: float = 1.0):
         self.app = app
+        # injected 429s ask for a wait on the same compressed clock as the real limits
+        self.time_scale = time_scale
         self.faults = faults
         self.throttled = throttled
         self.server_error = server_error
@@ -183,7 +186,7 @@ class FaultMiddleware:
             raise ConnectionResetError("sandbox fault: connection reset")
         if f.draw(shares.rate_429):
             f.count("429")
-            await self.throttled(shares.retry_after_seconds)(scope, receive, send)
+            await self.throttled(shares.retry_after_seconds / self.time_scale)(scope, receive, send)
             return
         if f.draw(shares.rate_5xx):
             f.count("5xx")

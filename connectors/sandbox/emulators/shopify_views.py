@@ -87,6 +87,9 @@ def shopify_orders(ctx, now: datetime) -> pl.DataFrame:
                 tx.select("order_key", pl.col("processed_at").alias("at")),
                 refunds.select("order_key", pl.col("created_at").alias("at")),
                 shipments.select("order_key", pl.col("shipped_at").alias("at")),
+                # a delivery updates the fulfillment (deliveredAt, displayStatus), and with it the order
+                shipments.select("order_key", pl.col("tracking_number").replace_strict(
+                    delivered_at(ctx, now), default=None, return_dtype=pl.Datetime("us", "UTC")).alias("at")),
             ]
         ).filter(_upto("at", now))
         updated = events.group_by("order_key").agg(pl.col("at").max().alias("updated_at"))

@@ -68,14 +68,111 @@ class XeroResource(SourceResource):
                                        self.tenant_id, self.refresh_token or None))
 
 
+class ShopifyResource(SourceResource):
+    """Shopify Admin GraphQL: the shop's base URL, an Admin API access token and the API version."""
+
+    shop_url: str
+    access_token: str
+    api_version: str = "2026-07"
+
+    def build_client(self):
+        from connectors.shopify import ShopifyClient, ShopifySettings
+
+        return ShopifyClient(ShopifySettings(self.shop_url, self.access_token, self.api_version))
+
+
+class ShipBobResource(SourceResource):
+    """ShipBob: API root, personal access token, the channel writes are made under, API version."""
+
+    base_url: str
+    access_token: str
+    channel_id: int | None = None
+    api_version: str = "2026-07"
+
+    def build_client(self):
+        from connectors.shipbob import ShipBobClient, ShipBobSettings
+
+        return ShipBobClient(ShipBobSettings(self.base_url, self.access_token, self.channel_id, self.api_version))
+
+
+class EasyPostResource(SourceResource):
+    """EasyPost: API base URL and API key."""
+
+    base_url: str
+    api_key: str
+
+    def build_client(self):
+        from connectors.easypost import EasyPostClient, EasyPostSettings
+
+        return EasyPostClient(EasyPostSettings(self.base_url, self.api_key))
+
+
+class NetSuiteResource(SourceResource):
+    """NetSuite SuiteTalk REST and SuiteQL: OAuth 2.0 client credentials for the account."""
+
+    base_url: str
+    token_url: str
+    account_id: str
+    client_id: str
+    client_secret: str
+    refresh_token: str | None = None
+    concurrency: int = 5
+    timezone: str = "UTC"
+
+    def build_client(self):
+        from connectors.netsuite import NetSuiteClient, NetSuiteSettings
+
+        return NetSuiteClient(NetSuiteSettings(self.base_url, self.token_url, self.account_id, self.client_id,
+                                               self.client_secret, self.refresh_token or None, self.concurrency, self.timezone))
+
+
+class AmazonResource(SourceResource):
+    """Amazon Selling Partner API: the LWA app credentials and the seller's refresh token."""
+
+    spapi_base_url: str
+    lwa_token_url: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    marketplace_id: str
+    backfill_days: int = 730
+
+    def build_client(self):
+        from connectors.amazon import AmazonClient, AmazonSettings
+
+        return AmazonClient(AmazonSettings(self.spapi_base_url, self.lwa_token_url, self.client_id, self.client_secret,
+                                           self.refresh_token, self.marketplace_id, self.backfill_days))
+
+
+def _optional(name: str):
+    """An EnvVar when the variable is set; None (the field's default) otherwise."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
 def source_resources() -> dict[str, dg.ConfigurableResource]:
     """Each resource reads its settings from environment variables (never from code)."""
     return {
         "warehouse": WarehouseResource(path=os.environ.get("CLOSELOOP_WAREHOUSE", default_warehouse_path())),
+        "shopify": ShopifyResource(shop_url=dg.EnvVar("SHOPIFY_SHOP_URL"), access_token=dg.EnvVar("SHOPIFY_ACCESS_TOKEN"),
+                                   api_version=os.environ.get("SHOPIFY_API_VERSION") or "2026-07"),
+        "shipbob": ShipBobResource(base_url=dg.EnvVar("SHIPBOB_BASE_URL"), access_token=dg.EnvVar("SHIPBOB_ACCESS_TOKEN"),
+                                   channel_id=int(os.environ["SHIPBOB_CHANNEL_ID"]) if os.environ.get("SHIPBOB_CHANNEL_ID", "").isdigit() else None,
+                                   api_version=os.environ.get("SHIPBOB_API_VERSION") or "2026-07"),
+        "easypost": EasyPostResource(base_url=dg.EnvVar("EASYPOST_BASE_URL"), api_key=dg.EnvVar("EASYPOST_API_KEY")),
         "xero": XeroResource(base_url=dg.EnvVar("XERO_BASE_URL"), token_url=dg.EnvVar("XERO_TOKEN_URL"),
                              client_id=dg.EnvVar("XERO_CLIENT_ID"), client_secret=dg.EnvVar("XERO_CLIENT_SECRET"),
                              tenant_id=dg.EnvVar("XERO_TENANT_ID"),
-                             refresh_token=os.environ.get("XERO_REFRESH_TOKEN") and dg.EnvVar("XERO_REFRESH_TOKEN")),
+                             refresh_token=_optional("XERO_REFRESH_TOKEN")),
+        "netsuite": NetSuiteResource(base_url=dg.EnvVar("NETSUITE_BASE_URL"), token_url=dg.EnvVar("NETSUITE_TOKEN_URL"),
+                                     account_id=dg.EnvVar("NETSUITE_ACCOUNT_ID"), client_id=dg.EnvVar("NETSUITE_CLIENT_ID"),
+                                     client_secret=dg.EnvVar("NETSUITE_CLIENT_SECRET"),
+                                     refresh_token=_optional("NETSUITE_REFRESH_TOKEN"),
+                                     concurrency=int(os.environ.get("NETSUITE_CONCURRENCY", "5")),
+                                     timezone=os.environ.get("NETSUITE_TIMEZONE", "UTC")),
+        "amazon": AmazonResource(spapi_base_url=dg.EnvVar("AMAZON_SPAPI_BASE_URL"), lwa_token_url=dg.EnvVar("AMAZON_LWA_TOKEN_URL"),
+                                 client_id=dg.EnvVar("AMAZON_LWA_CLIENT_ID"), client_secret=dg.EnvVar("AMAZON_LWA_CLIENT_SECRET"),
+                                 refresh_token=dg.EnvVar("AMAZON_REFRESH_TOKEN"), marketplace_id=dg.EnvVar("AMAZON_MARKETPLACE_ID"),
+                                 backfill_days=int(os.environ.get("AMAZON_BACKFILL_DAYS", "730"))),
     }
 
 

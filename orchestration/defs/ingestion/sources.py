@@ -25,7 +25,12 @@ class SourceSpec:
 
 
 SOURCES = [
+    SourceSpec("shopify", "Shopify"),
+    SourceSpec("amazon", "Amazon"),
+    SourceSpec("shipbob", "ShipBob"),
+    SourceSpec("easypost", "EasyPost"),
     SourceSpec("xero", "Xero", accounting=True),
+    SourceSpec("netsuite", "NetSuite", accounting=True),
 ]
 
 

@@ -6,15 +6,17 @@ STAMP := $(VENV)/.installed
 PORT ?= 8700
 SCALE ?= demo
 SEED ?= 7
+UI_PORT ?= 3000
 
-.PHONY: install demo test bench sandbox clean help
+.PHONY: install demo test bench sandbox dagster clean help
 
 help:
 	@echo "make install   create or update the virtual environment ($(VENV))"
-	@echo "make demo      generate the sandbox brand and serve its emulators on 127.0.0.1:$(PORT)"
+	@echo "make demo      sandbox brand + one daily run + the Dagster UI on 127.0.0.1:$(UI_PORT)"
 	@echo "make test      install and run the whole test suite"
 	@echo "make bench     run the benchmarks and print each figure beside its target"
-	@echo "make sandbox   same as demo (serve the sandbox only)"
+	@echo "make sandbox   serve the sandbox emulators only"
+	@echo "make dagster   serve the Dagster UI over the data directory"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -26,11 +28,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	@echo "closeloop demo: generating the '$(SCALE)' sandbox brand (seed $(SEED)) and serving every emulator on 127.0.0.1:$(PORT)."
-	@echo "Connector settings are written to .env.sandbox. Stop with Ctrl-C."
+	$(BIN)/closeloop demo --scale $(SCALE) --seed $(SEED) --port $(PORT) --ui-port $(UI_PORT)
+
+sandbox: install
+	@echo "Serving the '$(SCALE)' sandbox brand (seed $(SEED)) on 127.0.0.1:$(PORT); settings in .env.sandbox; Ctrl-C stops it."
 	$(BIN)/closeloop sandbox serve --scale $(SCALE) --seed $(SEED) --port $(PORT) --env-file .env.sandbox
 
-sandbox: demo
+dagster: install
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/data/dagster} $(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $(UI_PORT)
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests

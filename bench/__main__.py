@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import sandbox_bench
+from . import ingestion_bench, sandbox_bench
 
-SUITES = {"sandbox": sandbox_bench.run}
+SUITES = {"sandbox": sandbox_bench.run, "ingestion": ingestion_bench.run}
 
 
 def main(argv=None) -> int:

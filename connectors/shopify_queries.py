@@ -81,8 +81,10 @@ REFUND_TRANSACTIONS_PAGE = f"""query RefundTransactions($id: ID!, $first: Int!, 
 
 # ---------------------------------------------------------------- products
 
-PRODUCT_FIELDS = "id legacyResourceId title handle productType vendor tags status createdAt updatedAt publishedAt totalInventory"
-VARIANT_FIELDS = f"""id legacyResourceId sku title displayName barcode price position inventoryQuantity createdAt updatedAt
+# stock counts (totalInventory, inventoryQuantity) move without updatedAt moving: stock is read
+# whole every run from inventory levels instead, so product rows change only when products do
+PRODUCT_FIELDS = "id legacyResourceId title handle productType vendor tags status createdAt updatedAt publishedAt"
+VARIANT_FIELDS = f"""id legacyResourceId sku title displayName barcode price position createdAt updatedAt
   inventoryItem {{ id legacyResourceId tracked unitCost {MONEY} }}"""
 
 PRODUCTS_BULK = f"{{ products {{ edges {{ node {{ {PRODUCT_FIELDS} variants {{ edges {{ node {{ {VARIANT_FIELDS} }} }} }} }} }} }} }}"

@@ -150,6 +150,12 @@ def cmd_run(args) -> int:
     return 0 if outcome.success else 1
 
 
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.scale, args.seed, args.port, args.ui_port, ui=not args.no_ui)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="closeloop", description="closeloop: reconcile, plan and close the loop for a DTC brand.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -160,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
                                           "exit status 1 if anything failed.")
     run.add_argument("--select", help="Dagster asset selection within the daily job, e.g. 'group:ingest_xero'")
     run.set_defaults(func=cmd_run)
+
+    demo = commands.add_parser("demo", help="serve the sandbox, run the daily job once, then serve the Dagster UI",
+                               description="Serve the sandbox brand, run the daily job once against it, then serve the "
+                                           "Dagster UI; Ctrl-C stops everything.")
+    demo.add_argument("--scale", choices=SANDBOX_SCALES, default="demo", help="world size (default demo)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--port", type=int, default=8700, help="sandbox port (default 8700)")
+    demo.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (default 3000)")
+    demo.add_argument("--no-ui", action="store_true", help="stop after the daily run (for CI)")
+    demo.set_defaults(func=cmd_demo)
 
     sandbox = commands.add_parser("sandbox", help="the embedded synthetic brand and its API emulators",
                                   description="Generate, serve and steer the synthetic brand.")

@@ -15,7 +15,9 @@ prefix     speaks                                           real base URL it sta
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import re
 import json
 import threading
@@ -138,7 +140,11 @@ def build_app(
     for source in sources:
         module = importlib.import_module(f"connectors.sandbox.emulators.{source}")
         app = module.build(ctx)
-        wrapped = FaultMiddleware(app, ctx.faults[source], module.throttled, module.server_error, time_scale=throttle.scale)
+        throttled = module.throttled
+        if "time_scale" in inspect.signature(throttled).parameters:
+            # a throttle answer that reports rates (Shopify's cost block) reports the scaled ones
+            throttled = functools.partial(throttled, time_scale=throttle.scale)
+        wrapped = FaultMiddleware(app, ctx.faults[source], throttled, module.server_error, time_scale=throttle.scale)
         mounts.append(Mount(f"/{source}", app=wrapped))
     mounts.append(Mount("/_sandbox", routes=_control_routes(ctx)))
     app = Starlette(routes=mounts)

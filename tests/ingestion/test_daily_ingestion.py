@@ -25,7 +25,7 @@ from connectors.sandbox.server import connector_settings
 from orchestration.defs.ingestion.sources import SOURCES
 from tests.conftest import SMALL_SEED, serve
 
-SCALE = "40"  # the sandbox runs its limits 40x faster and the connectors pace to match
+SCALE = "100"  # the sandbox runs its limits 100x faster and the connectors pace to match
 VOLATILE = {"loaded_at", "quarantined_at", "updated_at", "last_completed_at", "runs"}
 
 
@@ -173,7 +173,7 @@ def test_under_fault_injection_ingestion_completes_with_identical_tables(live, c
                                      "rate_timeout": 0.01, "timeout_seconds": 3, "rate_reset": 0.01}}
     assert httpx.put(f"{base}/_sandbox/faults", json=faults).status_code == 200
     faulty = data_env(env, tmp_path, "faulty", CLOSELOOP_HTTP_TIMEOUT="2")
-    out = closeloop_run(faulty)
+    out = closeloop_run(faulty, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     injected = httpx.get(f"{base}/_sandbox/status").json()["faults_injected"]
     assert sum(sum(kinds.values()) for kinds in injected.values()) >= 50

@@ -584,19 +584,21 @@ def build(ctx) -> Starlette:
     return app
 
 
-def throttled(retry_after: float) -> Response:
+def throttled(retry_after: float, time_scale: float = 1.0) -> Response:
     """Shopify GraphQL's throttle answer: HTTP 200, a THROTTLED error and the cost block.
 
     The cost block is set so a client computing (requested - available) / restoreRate waits
-    ``retry_after`` seconds.
+    ``retry_after`` seconds; the restore rate is the bucket's real one (scaled with the limits),
+    so a client that learns from it paces as the real bucket allows.
     """
-    requested = max(1, round(retry_after * RESTORE_RATE))
+    restore = RESTORE_RATE * time_scale
+    requested = max(1, round(retry_after * restore))
     body = _throttled_body(
         {
             "cost": {
                 "requestedQueryCost": requested,
                 "actualQueryCost": None,
-                "throttleStatus": {"maximumAvailable": BUCKET_SIZE, "currentlyAvailable": 0, "restoreRate": RESTORE_RATE},
+                "throttleStatus": {"maximumAvailable": BUCKET_SIZE, "currentlyAvailable": 0, "restoreRate": restore},
             }
         }
     )

@@ -70,7 +70,9 @@ class RawStore:
         self.pages_committed: dict[str, int] = {}
         self.crash_at = _crash_point(os.environ.get("CLOSELOOP_CRASH_AT"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path))
+        # DuckDB caches up to 80% of RAM by default; ingestion streams pages, so a small cache
+        # (spilling to disk when a merge needs more) keeps a backfill's memory flat
+        self.con = duckdb.connect(str(self.path), config={"memory_limit": os.environ.get("CLOSELOOP_DUCKDB_MEMORY", "512MB")})
         self.lock = threading.Lock()
         self.con.execute(_META)
 

@@ -129,8 +129,9 @@ def test_backfill_then_increment_lands_exactly_the_shop(shop_world, tmp_path):
         # orders delivered during the advance changed too (a delivery updates the order), so on this
         # young shop many come back; the increment still reads fewer than the backfill
         assert increment["orders"].records < backfill["orders"].records
-        # the cost bucket was the limit: the pacer waited for it, and Shopify rarely had to say THROTTLED
-        assert waits and pacer.maximum == 2000.0
+        # the pacer learned the shop's bucket, and Shopify rarely had to say THROTTLED (whether the
+        # pacer had to wait depends on the machine's speed, so it is measured by 'make bench', not here)
+        assert pacer.maximum == 2000.0
         assert client.stats["throttled"] <= client.stats["requests"] * 0.05, client.stats
         assert sum(r.records for r in increment.values()) < sum(r.records for r in backfill.values())
 

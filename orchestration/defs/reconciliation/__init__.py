@@ -1,0 +1,1 @@
+"""Reconciliation: the dbt project (staging now, marts later) as Dagster assets with checks."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
+import polars as pl
+
 from .raw_store import RawStore
 from .records import RecordShape, shape_page
 
@@ -109,8 +111,6 @@ def run_stream(store: RawStore, stream: Stream, on_page: Callable[[StreamResult]
     if not finished:
         # a reader that ends without a last page still completes the stream
         cursor = max(x for x in (state.cursor, max_seen) if x is not None) if (state.cursor or max_seen) else None
-        import polars as pl
-
         empty = pl.DataFrame(schema=stream.shape.polars_schema())
         store.commit_page(stream.source, stream.entity, stream.shape, empty, [], resume=None, cursor=cursor, finished=True)
         result.cursor = cursor

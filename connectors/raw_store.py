@@ -173,10 +173,6 @@ class RawStore:
     def count(self, source: str, entity: str) -> int:
         return self.con.execute(f"select count(*) from {self.table(source, entity)}").fetchone()[0]
 
-    def max_updated(self, source: str, entity: str, shape: RecordShape) -> datetime | None:
-        if shape.updated_at is None:
-            return None
-        return self.con.execute(f'select max("{shape.updated_at.name}") from {self.table(source, entity)}').fetchone()[0]
 
 
 def _crash_point(spec: str | None) -> tuple[str, int, str] | None:

@@ -23,8 +23,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from functools import cached_property
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -534,7 +533,7 @@ class World:
         tmp.replace(self.clock_file)
         return instant
 
-    @cached_property
+    @property
     def writes_db(self) -> Path:
         """SQLite file where emulators keep what clients wrote (see emulators.state)."""
         return self.path / "writes.sqlite"
@@ -556,14 +555,3 @@ def as_of(frame: pl.DataFrame, column: str, now: datetime) -> pl.DataFrame:
     return frame.filter(pl.col(column).is_not_null() & (pl.col(column) <= now))
 
 
-def latest_event(events: pl.DataFrame, key: str, at: str, now: datetime) -> pl.DataFrame:
-    """Per key, the latest event time at or before ``now``: the record's updated time as of now."""
-    return (
-        events.filter(pl.col(at).is_not_null() & (pl.col(at) <= now))
-        .group_by(key)
-        .agg(pl.col(at).max().alias("updated_at"))
-    )
-
-
-def today(now: datetime) -> date:
-    return now.date()

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import numpy as np
+
 from .calendar import add_business_days, is_business_day
 from .catalog import at
 
@@ -83,7 +85,7 @@ class Injector:
     def __init__(self, sim, profile, seed: int, clock_start: datetime):
         self.sim = sim
         self.profile = profile
-        self.rng = __import__("numpy").random.default_rng([seed, 99])
+        self.rng = np.random.default_rng([seed, 99])
         self.clock_start = clock_start
         self.rows: list[dict] = []
         self.duplicate_mode: dict[int, bool] = {}
